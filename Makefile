@@ -22,7 +22,7 @@ BUSTED   := /usr/bin/busted --helper=spec/support/helper.lua
 SPECS    ?= spec
 FIXTURES ?= ../shared/fixtures
 
-.PHONY: all luajit nvim server test test-c test-5.4 test-luajit deps clean
+.PHONY: all luajit nvim server test test-c test-5.4 test-luajit test-rock deps clean
 
 all: build/5.4/llmstream/core.so
 
@@ -52,7 +52,7 @@ deps:
 
 test: deps
 	$(MAKE) all luajit server
-	$(MAKE) test-c test-5.4 test-luajit
+	$(MAKE) test-c test-5.4 test-luajit test-rock
 
 # csrc/sse.c from a plain C driver: every fixture whole, byte by byte and
 # split at every position
@@ -61,6 +61,10 @@ build/test_sse: spec/c/test_sse.c csrc/sse.c csrc/sse.h
 
 test-c: build/test_sse
 	./build/test_sse $(FIXTURES)/*.sse
+
+# the rockspec installs and loads, for Lua 5.4 and --lua-version 5.1
+test-rock:
+	sh scripts/test-rock.sh
 
 test-5.4: all server
 	LLMSTREAM_CPATH=build/5.4/?.so lua5.4 $(BUSTED) --lpath='lua/?.lua;lua/?/init.lua;spec/?.lua' $(SPECS)
