@@ -2,6 +2,7 @@
 #   make          Lua 5.4   -> build/5.4/llmstream/core.so
 #   make luajit   LuaJIT    -> build/luajit/llmstream/core.so
 #   make nvim     LuaJIT module where Neovim's loader finds it (lua/llmstream/core.so)
+#   make run      the terminal chat (offline demo when no API key is set)
 #   make test     both ABIs, every spec (installs Debian packages when it can)
 CC      ?= cc
 PKG     ?= pkg-config
@@ -22,7 +23,7 @@ BUSTED   := /usr/bin/busted --helper=spec/support/helper.lua
 SPECS    ?= spec
 FIXTURES ?= ../shared/fixtures
 
-.PHONY: all luajit nvim server test test-c test-5.4 test-luajit test-rock deps clean
+.PHONY: run all luajit nvim server test test-c test-5.4 test-luajit test-rock deps clean
 
 all: build/5.4/llmstream/core.so
 
@@ -31,6 +32,11 @@ luajit: build/luajit/llmstream/core.so
 nvim: lua/llmstream/core.so
 
 server: build/llmstream-testserver
+
+# the terminal chat; with no API key set it uses the bundled demo server
+run: deps
+	@$(MAKE) --no-print-directory -s all server >/dev/null
+	@lua5.4 bin/llmstream $(ARGS)
 
 build/5.4/llmstream/core.so: $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)

@@ -38,8 +38,12 @@ build = {
     ["llmstream.runtime"] = "lua/llmstream/runtime.lua",
     ["llmstream.usage"] = "lua/llmstream/usage.lua",
     ["llmstream.luv"] = "lua/llmstream/luv.lua",
+    ["llmstream.cli"] = "lua/llmstream/cli.lua",
     ["llmstream.providers.common"] = "lua/llmstream/providers/common.lua",
     ["llmstream.providers.anthropic"] = "lua/llmstream/providers/anthropic.lua",
     ["llmstream.providers.openai"] = "lua/llmstream/providers/openai.lua",
+  },
+  install = {
+    bin = { llmstream = "bin/llmstream" },
   },
 }

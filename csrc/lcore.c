@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "compat.h"
 #include "jpick.h"
@@ -204,8 +205,8 @@ static int l_jpick(lua_State *L) {
 /* ------------------------------------------------------------------ */
 /* Multi and transfers                                                  */
 
-enum { R_NONE = 0, R_OK, R_HTTP, R_NETWORK, R_TIMEOUT, R_STALLED,
-       R_CANCELLED, R_PROTOCOL };
+enum { RES_NONE = 0, RES_OK, RES_HTTP, RES_NETWORK, RES_TIMEOUT, RES_STALLED,
+       RES_CANCELLED, RES_PROTOCOL };
 static const char *const RESULT_NAMES[] = {
     NULL, "ok", "http", "network", "timeout", "stalled", "cancelled",
     "protocol"};
@@ -318,7 +319,7 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ud) {
     return len;
   }
   if (t->headers.len + len > MAX_HEADER_BYTES) {
-    set_message(t, R_PROTOCOL, "response headers larger than 64 KiB");
+    set_message(t, RES_PROTOCOL, "response headers larger than 64 KiB");
     return 0;
   }
   if (t->headers.len + len > t->headers.cap) {
@@ -326,7 +327,7 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ud) {
     char *np;
     while (cap < t->headers.len + len) cap *= 2;
     np = realloc(t->headers.p, cap);
-    if (!np) { set_message(t, R_PROTOCOL, "out of memory"); return 0; }
+    if (!np) { set_message(t, RES_PROTOCOL, "out of memory"); return 0; }
     t->headers.p = np;
     t->headers.cap = cap;
   }
@@ -348,7 +349,7 @@ static size_t on_write(char *ptr, size_t size, size_t n, void *ud) {
     }
     rc = sse_feed(&t->parser, ptr, len);
     if (rc) {
-      set_message(t, R_PROTOCOL, sse_strerror(rc));
+      set_message(t, RES_PROTOCOL, sse_strerror(rc));
       return 0; /* abort the transfer; the events so far stay queued */
     }
     return len;
@@ -363,7 +364,7 @@ static size_t on_write(char *ptr, size_t size, size_t n, void *ud) {
       while (cap < t->body.len + take) cap *= 2;
       if (cap > t->max_body) cap = t->max_body;
       np = realloc(t->body.p, cap);
-      if (!np) { set_message(t, R_PROTOCOL, "out of memory"); return 0; }
+      if (!np) { set_message(t, RES_PROTOCOL, "out of memory"); return 0; }
       t->body.p = np;
       t->body.cap = cap;
     }
@@ -406,22 +407,22 @@ static int on_timer(CURLM *m, long ms, void *ud) {
 
 static void classify_done(transfer *t, CURLcode rc) {
   const char *msg = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
-  if (t->result != R_NONE) return; /* protocol or cancel decided earlier */
+  if (t->result != RES_NONE) return; /* protocol or cancel decided earlier */
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
   curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &t->connects);
   switch (rc) {
   case CURLE_OK:
-    if (t->status >= 200 && t->status < 300) t->result = R_OK;
+    if (t->status >= 200 && t->status < 300) t->result = RES_OK;
     else {
-      t->result = R_HTTP;
+      t->result = RES_HTTP;
       snprintf(t->message, sizeof t->message, "HTTP status %ld", t->status);
     }
     return;
   case CURLE_OPERATION_TIMEDOUT:
-    set_message(t, R_TIMEOUT, msg);
+    set_message(t, RES_TIMEOUT, msg);
     return;
   default:
-    set_message(t, R_NETWORK, msg);
+    set_message(t, RES_NETWORK, msg);
     return;
   }
 }
@@ -456,7 +457,7 @@ static double check_idle(multi *mu) {
       snprintf(t->message, sizeof t->message,
                "no data received for %g seconds (idle timeout)",
                t->idle_timeout);
-      t->result = R_STALLED;
+      t->result = RES_STALLED;
       release_easy(t);
     } else if (next < 0 || left < next) {
       next = left;
@@ -493,7 +494,7 @@ static int l_multi_close(lua_State *L) {
   if (!mu->m) return 0;
   while (mu->live) {
     transfer *t = mu->live;
-    if (t->result == R_NONE) set_message(t, R_CANCELLED, "cancelled");
+    if (t->result == RES_NONE) set_message(t, RES_CANCELLED, "cancelled");
     release_easy(t);
   }
   curl_multi_cleanup(mu->m);
@@ -869,9 +870,9 @@ static int l_transfer_body(lua_State *L) {
 /* t:result() -> nil while running; else kind[, message] */
 static int l_transfer_result(lua_State *L) {
   transfer *t = check_transfer(L);
-  if (t->result == R_NONE) return 0;
+  if (t->result == RES_NONE) return 0;
   lua_pushstring(L, RESULT_NAMES[t->result]);
-  if (t->result == R_OK) return 1;
+  if (t->result == RES_OK) return 1;
   lua_pushstring(L, t->message[0] ? t->message : RESULT_NAMES[t->result]);
   return 2;
 }
@@ -894,8 +895,8 @@ static int l_transfer_info(lua_State *L) {
    closed before this returns. */
 static int l_transfer_cancel(lua_State *L) {
   transfer *t = check_transfer(L);
-  int was = t->easy != NULL && t->result == R_NONE;
-  if (was) set_message(t, R_CANCELLED, "cancelled");
+  int was = t->easy != NULL && t->result == RES_NONE;
+  if (was) set_message(t, RES_CANCELLED, "cancelled");
   release_easy(t);
   lua_pushboolean(L, was);
   return 1;
@@ -905,7 +906,7 @@ static int l_transfer_cancel(lua_State *L) {
 static int l_transfer_close(lua_State *L) {
   transfer *t = luaL_checkudata(L, 1, TRANSFER_MT);
   if (!t->open) return 0;
-  if (t->easy && t->result == R_NONE) set_message(t, R_CANCELLED, "cancelled");
+  if (t->easy && t->result == RES_NONE) set_message(t, RES_CANCELLED, "cancelled");
   release_easy(t);
   t->open = 0;
   t->multi = NULL;
@@ -954,6 +955,12 @@ static int l_catch_sigint(lua_State *L) {
 static int l_sigint(lua_State *L) {
   lua_pushboolean(L, sigint_seen);
   sigint_seen = 0;
+  return 1;
+}
+
+/* core.isatty(fd) -> boolean (0 stdin, 1 stdout, 2 stderr) */
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
   return 1;
 }
 
@@ -1007,6 +1014,7 @@ static const luaL_Reg module_funcs[] = {
     {"jpick", l_jpick},           {"now", l_now},
     {"sleep", l_sleep},           {"catch_sigint", l_catch_sigint},
     {"sigint", l_sigint},         {"version", l_version},
+    {"isatty", l_isatty},
     {NULL, NULL}};
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,

@@ -28,6 +28,8 @@
  *   ra=S / ram=MS  replace retry-after / add retry-after-ms
  *   ct=TYPE    content-type of a 200 stream (e.g. text/html)
  *   tokens=N   demo: reply length in tokens
+ *   first=N    drop/stall/nohead apply only to the first N requests with
+ *              the same option string (later ones are served whole)
  * Every loop is bounded: a connection lives at most 300 s, the server
  * --max-seconds (default 3600), and it exits when its parent goes away.
  */
@@ -68,7 +70,7 @@ static const char *fixdir = ".";
 typedef struct opts {
   char f[128], failname[128], ra[32], ram[32], ct[128];
   double rate;
-  long drop, stall, failn, tokens;
+  long drop, stall, failn, tokens, first;
   int bytewise, nohead, rate_set;
 } opts;
 
@@ -273,10 +275,16 @@ static int serve_http_fixture(int fd, const opts *o, const char *name) {
 static const char *DEMO_TEXT =
     "This is the llmstream offline demo: no API key is set, so a local "
     "server answers instead of a real model. Every word you see arrives as "
-    "its own streamed token, the way a real provider sends them. Press "
-    "Ctrl+C while a reply streams to cancel it; the message and the partial "
-    "reply are dropped from the history. Set ANTHROPIC_API_KEY, "
-    "OPENAI_API_KEY or GROQ_API_KEY to talk to a real model.";
+    "its own streamed token, paced the way a real provider sends them, and "
+    "the line under the reply shows the tokens and cost the server reported. "
+    "Try pressing Ctrl+C while a reply like this one streams: the transfer "
+    "stops at once, the partial reply is dropped, and your message is taken "
+    "back out of the history, so /history shows the conversation exactly as "
+    "it was before. Type /help for the commands, /usage for the session's "
+    "totals, and Ctrl+D to leave. To talk to a real model, set "
+    "ANTHROPIC_API_KEY, OPENAI_API_KEY or GROQ_API_KEY and start again; "
+    "a local llama.cpp or Ollama server works too, with --provider "
+    "openai-compatible and --base-url.";
 
 static void json_escape(buf *b, const char *s, size_t n) {
   size_t i;
@@ -358,6 +366,7 @@ static void parse_opts(const char *seg, size_t n, opts *o) {
     else if (!strcmp(kv, "ram")) snprintf(o->ram, sizeof o->ram, "%s", v);
     else if (!strcmp(kv, "ct")) snprintf(o->ct, sizeof o->ct, "%s", v);
     else if (!strcmp(kv, "tokens")) o->tokens = atol(v);
+    else if (!strcmp(kv, "first")) o->first = atol(v);
     else if (!strcmp(kv, "fail")) {
       const char *c = strchr(v, ':');
       o->failn = atol(v);
@@ -420,6 +429,10 @@ static int handle(int fd, const char *method, const char *path,
   if (memchr(seg, '=', seglen)) parse_opts(seg, seglen, &o);
   else parse_opts("", 0, &o);
   (void)method;
+  if (o.first > 0 && bump_key(seg, seglen) >= o.first) {
+    o.drop = o.stall = -1; /* faults only for the first N requests */
+    o.nohead = 0;
+  }
   if (o.nohead) { wait_or_gone(fd, 290); return -1; }
   if (o.failn > 0 && bump_key(seg, seglen) < o.failn)
     return serve_http_fixture(fd, &o, o.failname);
