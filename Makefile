@@ -29,7 +29,7 @@ all: build/5.4/llmstream/core.so
 
 luajit: build/luajit/llmstream/core.so
 
-nvim: lua/llmstream/core.so
+nvim: lua/llmstream/core.so build/llmstream-testserver
 
 server: build/llmstream-testserver
 
@@ -75,7 +75,7 @@ test-rock:
 test-5.4: all server
 	LLMSTREAM_CPATH=build/5.4/?.so lua5.4 $(BUSTED) --lpath='lua/?.lua;lua/?/init.lua;spec/?.lua' $(SPECS)
 
-test-luajit: luajit server
+test-luajit: luajit server nvim
 	LLMSTREAM_CPATH=build/luajit/?.so luajit $(BUSTED) --lpath='lua/?.lua;lua/?/init.lua;spec/?.lua' $(SPECS)
 
 clean:
