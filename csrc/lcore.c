@@ -512,15 +512,18 @@ static void after_action(lua_State *L, multi *mu) {
 }
 
 /* m:poll([timeout_ms]) -> number of transfers still running.
-   Performs I/O, waits at most timeout_ms for activity (never longer than
-   the next idle deadline), performs again. poll(0) never blocks. */
+   Performs I/O; if transfers still run, waits at most timeout_ms for
+   activity (never past the next idle deadline) and performs again.
+   poll(0) never blocks; with nothing running it returns at once. */
 static int l_multi_poll(lua_State *L) {
   multi *mu = check_multi(L, 1);
   lua_Number tmo = luaL_optnumber(L, 2, 0);
   int running;
   curl_multi_perform(mu->m, &running);
   process_done(mu);
-  if (tmo > 0) {
+  /* wait only while something runs: a transfer that finished within this
+     perform must not cost the caller its whole timeout */
+  if (tmo > 0 && mu->nlive > 0) {
     double idle = check_idle(mu);
     int wait = tmo > 86400000 ? 86400000 : (int)tmo;
     if (idle >= 0 && idle * 1000 < wait) wait = (int)(idle * 1000) + 1;

@@ -38,6 +38,9 @@ end
 --- sockets and timer instead of llm.poll().
 function M.use_loop(uv) R.use_loop(uv) end
 
+--- Close the connections kept open for reuse, if no request runs.
+function M.close_idle() return R.close_idle() end
+
 --- Cancel every running request (host shutdown).
 function M.cancel_all() R.cancel_all() end
 

@@ -15,7 +15,10 @@ local R = {
 }
 
 function R.multi()
-  if not R.m then R.m = core.multi() end
+  if not R.m then
+    R.m = core.multi()
+    if R.uv then R.driver = require("llmstream.luv").new(R.m, R.uv, R.pump_all) end
+  end
   return R.m
 end
 
@@ -79,7 +82,7 @@ function R.poll(timeout_ms)
   if R.depth > 0 then
     error("(llmstream) llm.poll() or req:wait() called from inside an llmstream callback", 2)
   end
-  if R.driver then
+  if R.uv then
     error("(llmstream) the loop is driven by libuv (llm.use_loop); llm.poll() is not used then", 2)
   end
   run_due_timers()
@@ -91,7 +94,11 @@ function R.poll(timeout_ms)
     end
   end
   if next(R.active) == nil and next(R.timers) == nil then return 0 end
-  R.multi():poll(math.floor(wait))
+  local m = R.multi()
+  if m:running() == 0 and wait > 0 then
+    core.sleep(wait / 1000) -- only retry timers pending: nothing to watch
+  end
+  m:poll(math.floor(wait))
   R.pump_all()
   run_due_timers()
   return count(R.active)
@@ -101,8 +108,17 @@ end
 function R.use_loop(uv)
   if R.uv == uv then return end
   assert(next(R.active) == nil, "(llmstream) switch loops only while no request runs")
+  R.close_idle()
   R.uv = uv
-  R.driver = require("llmstream.luv").new(R.multi(), uv, R.pump_all)
+end
+
+--- Close the shared multi and the idle connections it keeps for reuse,
+--- if no request runs. Returns true if it closed them.
+function R.close_idle()
+  if next(R.active) or next(R.timers) then return false end
+  if R.driver then R.driver:close(); R.driver = nil end
+  if R.m then R.m:close(); R.m = nil end
+  return true
 end
 
 --- Cancel every running request (host shutdown).

@@ -30,6 +30,11 @@
  *   tokens=N   demo: reply length in tokens
  *   first=N    drop/stall/nohead apply only to the first N requests with
  *              the same option string (later ones are served whole)
+ *   status=N   serve an HTTP error fixture with status N instead
+ *   as200=1    serve an HTTP error fixture's JSON body with status 200
+ *   bigline=N  a 200 event stream whose first line is N bytes long
+ *   redirect=1 answer 307 to the same path without this option
+ *   --fixtures may be given up to 4 times: the first folder with the file wins
  * Every loop is bounded: a connection lives at most 300 s, the server
  * --max-seconds (default 3600), and it exits when its parent goes away.
  */
@@ -65,13 +70,14 @@ typedef struct stats {
 } stats;
 
 static stats *S;
-static const char *fixdir = ".";
+static const char *fixdirs[4] = {"."};
+static int nfixdirs = 1;
 
 typedef struct opts {
   char f[128], failname[128], ra[32], ram[32], ct[128];
   double rate;
-  long drop, stall, failn, tokens, first;
-  int bytewise, nohead, rate_set;
+  long drop, stall, failn, tokens, first, status, bigline;
+  int bytewise, nohead, rate_set, as200, redirect;
 } opts;
 
 typedef struct buf { char *p; size_t len, cap; } buf;
@@ -104,14 +110,18 @@ static void bprintf(buf *b, const char *fmt, ...) {
   if (n > 0) bput(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
+/* Read NAME+EXT from the first fixtures directory that has it. */
 static int read_file(const char *name, const char *ext, buf *out) {
   char path[1024];
-  FILE *fp;
+  FILE *fp = NULL;
   char tmp[65536];
   size_t n;
+  int i;
   if (strchr(name, '/') || strstr(name, "..")) return -1;
-  snprintf(path, sizeof path, "%s/%s%s", fixdir, name, ext);
-  fp = fopen(path, "rb");
+  for (i = 0; i < nfixdirs && !fp; i++) {
+    snprintf(path, sizeof path, "%s/%s%s", fixdirs[i], name, ext);
+    fp = fopen(path, "rb");
+  }
   if (!fp) return -1;
   while ((n = fread(tmp, 1, sizeof tmp, fp)) > 0) bput(out, tmp, n);
   fclose(fp);
@@ -209,6 +219,25 @@ static int stream_body(int fd, const opts *o, const char *body, size_t len,
   return 0;
 }
 
+/* A 200 event stream whose first data line is n bytes long. */
+static int stream_bigline(int fd, long n) {
+  static char chunk[65536];
+  const char *head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n";
+  long left = n;
+  memset(chunk, 'x', sizeof chunk);
+  memcpy(chunk, "data: ", 6);
+  if (send_all(fd, head, strlen(head))) return -1;
+  while (left > 0) {
+    size_t k = left < (long)sizeof chunk ? (size_t)left : sizeof chunk;
+    if (send_chunk(fd, chunk, k)) { note_closed_early(); return -1; }
+    left -= (long)k;
+    memset(chunk, 'x', 6);
+  }
+  if (send_chunk(fd, "\n\n", 2) || send_all(fd, "0\r\n\r\n", 5)) return -1;
+  return 0;
+}
+
 static void add_header_line(buf *b, const char *name, size_t nlen,
                             const char *val, size_t vlen) {
   bput(b, name, nlen);
@@ -236,6 +265,8 @@ static int serve_http_fixture(int fd, const opts *o, const char *name) {
   jp_parse_path("body", 4, &paths[2]);
   if (jp_pick(f.p, f.len, paths, 3, v, NULL) == 0) {
     if (v[0].type == JP_NUMBER) status = strtol(v[0].s, NULL, 10);
+    if (o->status) status = o->status;
+    if (o->as200) status = 200;
     if (v[2].type == JP_STRING) {
       bodyb.p = malloc(v[2].len + 1);
       bodyb.len = jp_unescape(v[2].s, v[2].len, bodyb.p);
@@ -367,6 +398,10 @@ static void parse_opts(const char *seg, size_t n, opts *o) {
     else if (!strcmp(kv, "ct")) snprintf(o->ct, sizeof o->ct, "%s", v);
     else if (!strcmp(kv, "tokens")) o->tokens = atol(v);
     else if (!strcmp(kv, "first")) o->first = atol(v);
+    else if (!strcmp(kv, "status")) o->status = atol(v);
+    else if (!strcmp(kv, "as200")) o->as200 = atoi(v);
+    else if (!strcmp(kv, "bigline")) o->bigline = atol(v);
+    else if (!strcmp(kv, "redirect")) o->redirect = atoi(v);
     else if (!strcmp(kv, "fail")) {
       const char *c = strchr(v, ':');
       o->failn = atol(v);
@@ -434,6 +469,15 @@ static int handle(int fd, const char *method, const char *path,
     o.nohead = 0;
   }
   if (o.nohead) { wait_or_gone(fd, 290); return -1; }
+  if (o.redirect) {
+    buf r = {0};
+    const char *rest = segend ? segend : "/";
+    bprintf(&r, "HTTP/1.1 307 Temporary Redirect\r\nLocation: /f=%s%s\r\nContent-Length: 0\r\n\r\n", o.f, rest);
+    send_all(fd, r.p, r.len);
+    free(r.p);
+    return 0;
+  }
+  if (o.bigline > 0) return stream_bigline(fd, o.bigline);
   if (o.failn > 0 && bump_key(seg, seglen) < o.failn)
     return serve_http_fixture(fd, &o, o.failname);
   if (o.f[0]) {
@@ -514,7 +558,10 @@ int main(int argc, char **argv) {
   time_t start = time(NULL);
   for (i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--fixtures") && i + 1 < argc) fixdir = argv[++i];
+    else if (!strcmp(argv[i], "--fixtures") && i + 1 < argc) {
+      if (nfixdirs == 1 && !strcmp(fixdirs[0], ".")) nfixdirs = 0;
+      if (nfixdirs < 4) fixdirs[nfixdirs++] = argv[++i];
+    }
     else if (!strcmp(argv[i], "--max-seconds") && i + 1 < argc) max_seconds = atol(argv[++i]);
     else { fprintf(stderr, "usage: %s [--port N] [--fixtures DIR] [--max-seconds S]\n", argv[0]); return 2; }
   }

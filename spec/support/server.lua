@@ -9,7 +9,7 @@ M.binary = os.getenv("LLMSTREAM_TESTSERVER") or "build/llmstream-testserver"
 
 --- Start a server; returns an object with .port, .url(opts, path), :stats(), :stop().
 function M.start()
-  local cmd = string.format("%s --fixtures %q --max-seconds 900", M.binary, M.fixtures)
+  local cmd = string.format("%s --fixtures %q --fixtures spec/fixtures --max-seconds 900", M.binary, M.fixtures)
   local pipe = assert(io.popen(cmd, "r"))
   local line = pipe:read("*l")
   assert(line, "test server did not start: " .. cmd)
