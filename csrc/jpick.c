@@ -100,13 +100,26 @@ static int scan_lit(ctx *c, const char *lit, size_t n) {
 
 static int key_equals(const char *k, size_t klen, int kesc, const jp_seg *sg) {
   char tmp[64];
-  if (!kesc) return klen == sg->len && memcmp(k, sg->key, klen) == 0;
+  if (!kesc)
+    return klen == sg->len && (klen == 0 || k[0] == sg->key[0]) &&
+           memcmp(k, sg->key, klen) == 0;
   if (klen > sizeof tmp) return 0; /* escaped keys this long never match */
   klen = jp_unescape(k, klen, tmp);
   return klen == sg->len && memcmp(tmp, sg->key, klen) == 0;
 }
 
 static int scan_value(ctx *c, int depth, unsigned alive);
+
+const char *jp_scan_string(const char *p, const char *end, jp_val *out) {
+  ctx c;
+  memset(&c, 0, sizeof c);
+  c.p = c.start = p;
+  c.end = end;
+  if (p >= end || *p != '"') return NULL;
+  if (scan_string(&c, &out->s, &out->len, &out->escaped)) return NULL;
+  out->type = JP_STRING;
+  return c.p;
+}
 
 /* Paths in `alive` that continue below `depth` with this key / index. */
 static unsigned child_mask(ctx *c, int depth, unsigned alive, const char *k,

@@ -51,6 +51,11 @@ int jp_parse_path(const char *s, size_t len, jp_path *out);
 int jp_pick(const char *json, size_t len, const jp_path *paths, int npaths,
             jp_val *out, size_t *errpos);
 
+/* Scan one JSON string starting at its opening quote p (< end). On
+   success fills out (type JP_STRING) and returns the byte after the
+   closing quote; NULL if the string is invalid or unterminated. */
+const char *jp_scan_string(const char *p, const char *end, jp_val *out);
+
 /* Unescape a JSON string slice (as reported in jp_val) into out, which
    must hold at least len bytes (unescaping never grows). Lone surrogates
    become U+FFFD. Returns the output length. */

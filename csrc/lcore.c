@@ -35,6 +35,7 @@
 #define MULTI_MT "llmstream.multi"
 #define TRANSFER_MT "llmstream.transfer"
 #define PARSER_MT "llmstream.sse_parser"
+#define HOTPATH_MT "llmstream.hotpath"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -200,6 +201,186 @@ static int l_jpick(lua_State *L) {
   lua_pushboolean(L, 1);
   for (i = 0; i < n; i++) push_jval(L, &vals[i]);
   return n + 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Hot path: which events drain() hands over as (index, text) pairs     */
+
+/* The providers (Lua) say which events are plain text deltas; the core
+   recognises them while draining, so the common event costs Lua one
+   number and one string instead of a name, a JSON text and a jpick call.
+   Paths are parsed once, into the userdata's own copy of the strings. */
+typedef struct hotpath {
+  char event[64];
+  size_t event_len;
+  char strs[1024]; /* path strings and the match value, NUL-separated */
+  jp_path paths[JP_MAX_PATHS];
+  int npaths;
+  int text_i, index_i, match_i; /* -1: none */
+  const char *match_val;
+  size_t match_len;
+  int text_optional; /* a missing or null text is an empty delta */
+  char tmpl[256];    /* optional exact shape: literal text, %d, %s */
+  size_t tmpl_len;
+} hotpath;
+
+static int hot_add_path(lua_State *L, hotpath *h, size_t *used, const char *s,
+                        size_t n) {
+  char *dst;
+  if (h->npaths == JP_MAX_PATHS || *used + n + 1 > sizeof h->strs)
+    return luaL_error(L, "(llmstream) hotpath: too many or too long paths");
+  dst = h->strs + *used;
+  memcpy(dst, s, n);
+  dst[n] = 0;
+  *used += n + 1;
+  if (jp_parse_path(dst, n, &h->paths[h->npaths]))
+    return luaL_error(L, "(llmstream) hotpath: bad path '%s'", dst);
+  return h->npaths++;
+}
+
+static int hot_field_path(lua_State *L, hotpath *h, size_t *used, const char *k) {
+  size_t n;
+  const char *v;
+  int i = -1;
+  lua_getfield(L, 1, k);
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    v = lua_tolstring(L, -1, &n);
+    i = hot_add_path(L, h, used, v, n);
+  }
+  lua_pop(L, 1);
+  return i;
+}
+
+/* core.hotpath{ event=, text=, index=, match={path, value}, absent={paths},
+   text_optional= } */
+static int l_hotpath(lua_State *L) {
+  hotpath *h;
+  size_t n, used = 0;
+  const char *ev;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  h = lua_newuserdata(L, sizeof *h);
+  memset(h, 0, sizeof *h);
+  ls_setmetatable(L, HOTPATH_MT);
+  lua_getfield(L, 1, "event");
+  ev = luaL_checklstring(L, -1, &n);
+  luaL_argcheck(L, n < sizeof h->event, 1, "event name too long");
+  memcpy(h->event, ev, n);
+  h->event_len = n;
+  lua_pop(L, 1);
+  h->text_i = hot_field_path(L, h, &used, "text");
+  if (h->text_i < 0) return luaL_error(L, "(llmstream) hotpath: 'text' path is required");
+  h->index_i = hot_field_path(L, h, &used, "index");
+  h->match_i = -1;
+  lua_getfield(L, 1, "match");
+  if (lua_istable(L, -1)) {
+    size_t vn;
+    const char *v;
+    lua_rawgeti(L, -1, 1);
+    v = luaL_checklstring(L, -1, &n);
+    h->match_i = hot_add_path(L, h, &used, v, n);
+    lua_pop(L, 1);
+    lua_rawgeti(L, -1, 2);
+    v = luaL_checklstring(L, -1, &vn);
+    if (used + vn + 1 > sizeof h->strs) return luaL_error(L, "(llmstream) hotpath: too long");
+    memcpy(h->strs + used, v, vn);
+    h->strs[used + vn] = 0;
+    h->match_val = h->strs + used;
+    h->match_len = vn;
+    used += vn + 1;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "absent");
+  if (lua_istable(L, -1)) {
+    int i, len = (int)lua_rawlen(L, -1);
+    for (i = 1; i <= len; i++) {
+      lua_rawgeti(L, -1, i);
+      {
+        const char *v = luaL_checklstring(L, -1, &n);
+        hot_add_path(L, h, &used, v, n);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "text_optional");
+  h->text_optional = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "template");
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    const char *t = lua_tolstring(L, -1, &n);
+    luaL_argcheck(L, n < sizeof h->tmpl, 1, "template too long");
+    memcpy(h->tmpl, t, n);
+    h->tmpl_len = n;
+  }
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* The fast shape check: data must be the template with %d replaced by a
+   JSON integer and %s by a JSON string, then only whitespace. Such a text
+   is valid JSON by construction, so no general scan is needed. */
+static int tmpl_match(const hotpath *h, const char *d, size_t dl, jp_val *text,
+                      const char **idx) {
+  const char *t = h->tmpl, *te = h->tmpl + h->tmpl_len, *de = d + dl;
+  while (t < te) {
+    if (*t == '%' && t + 1 < te && t[1] == 'd') {
+      const char *s = d;
+      if (d < de && *d == '-') d++;
+      if (d >= de || *d < '0' || *d > '9') return 0;
+      if (*d == '0') d++;
+      else while (d < de && *d >= '0' && *d <= '9') d++;
+      *idx = s;
+      t += 2;
+    } else if (*t == '%' && t + 1 < te && t[1] == 's') {
+      d = jp_scan_string(d, de, text);
+      if (!d) return 0;
+      t += 2;
+    } else {
+      const char *lit = t;
+      while (t < te && *t != '%') t++;
+      if ((size_t)(de - d) < (size_t)(t - lit) || memcmp(d, lit, (size_t)(t - lit))) return 0;
+      d += t - lit;
+    }
+  }
+  while (d < de && (*d == ' ' || *d == '\n' || *d == '\r' || *d == '\t')) d++;
+  return d == de;
+}
+
+/* Is this event a plain text delta? vals then hold the picked values. */
+static int hot_match(const hotpath *h, const char *ev, size_t evlen,
+                     const char *data, size_t dlen, jp_val *vals) {
+  int i;
+  if (evlen != h->event_len || memcmp(ev, h->event, evlen) != 0) return 0;
+  if (h->tmpl_len) {
+    const char *idx = NULL;
+    for (i = 0; i < h->npaths; i++) vals[i].type = JP_MISSING;
+    if (tmpl_match(h, data, dlen, &vals[h->text_i], &idx)) {
+      if (h->index_i >= 0 && idx) {
+        vals[h->index_i].type = JP_NUMBER;
+        vals[h->index_i].s = idx;
+      }
+      return 1;
+    }
+  }
+  if (jp_pick(data, dlen, h->paths, h->npaths, vals, NULL)) return 0;
+  for (i = 0; i < h->npaths; i++) {
+    const jp_val *v = &vals[i];
+    if (i == h->text_i) {
+      if (v->type != JP_STRING &&
+          !(h->text_optional && (v->type == JP_MISSING || v->type == JP_NULL)))
+        return 0;
+    } else if (i == h->match_i) {
+      if (v->type != JP_STRING || v->escaped || v->len != h->match_len ||
+          memcmp(v->s, h->match_val, v->len) != 0)
+        return 0;
+    } else if (i == h->index_i) {
+      if (v->type != JP_NUMBER && v->type != JP_MISSING) return 0;
+    } else if (v->type != JP_MISSING && v->type != JP_NULL) {
+      return 0; /* an "absent" path is present: not a plain delta */
+    }
+  }
+  return 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -787,20 +968,43 @@ static transfer *check_transfer(lua_State *L) {
   return t;
 }
 
-/* t:drain([tbl]) -> tbl, n: the queued events as flat pairs
-   tbl[2i-1] = event name, tbl[2i] = data. One call returns everything
-   queued; entries past 2n in a reused table are stale. */
+/* t:drain([tbl[, hotpath]]) -> tbl, n: the queued events as flat pairs
+   tbl[2i-1] = event name, tbl[2i] = data. With a hotpath, an event it
+   recognises comes as tbl[2i-1] = block index (a number), tbl[2i] = the
+   unescaped text. One call returns everything queued; entries past 2n in
+   a reused table are stale. */
 static int l_transfer_drain(lua_State *L) {
   transfer *t = check_transfer(L);
+  const hotpath *hot = lua_isnoneornil(L, 3) ? NULL : luaL_checkudata(L, 3, HOTPATH_MT);
+  jp_val vals[JP_MAX_PATHS];
+  char small[512];
   size_t i;
   if (lua_istable(L, 2)) lua_settop(L, 2);
   else { lua_settop(L, 1); lua_createtable(L, (int)t->q.n * 2, 0); }
   for (i = 0; i < t->q.n; i++) {
     const sse_rec *r = &t->q.recs[i];
-    const char *b = t->q.bytes.p + r->off;
+    const char *b = t->q.bytes.p + r->off, *data = b + r->event_len;
+    if (hot && hot_match(hot, b, r->event_len, data, r->data_len, vals)) {
+      const jp_val *tv = &vals[hot->text_i];
+      lua_Integer idx = 0;
+      if (hot->index_i >= 0 && vals[hot->index_i].type == JP_NUMBER)
+        idx = (lua_Integer)strtoll(vals[hot->index_i].s, NULL, 10);
+      lua_pushinteger(L, idx);
+      lua_rawseti(L, 2, (int)(2 * i + 1));
+      if (tv->type != JP_STRING) lua_pushliteral(L, "");
+      else if (!tv->escaped) lua_pushlstring(L, tv->s, tv->len);
+      else { /* unescaping never grows */
+        char *out = tv->len <= sizeof small ? small : lua_newuserdata(L, tv->len);
+        size_t n = jp_unescape(tv->s, tv->len, out);
+        lua_pushlstring(L, out, n);
+        if (out != small) lua_remove(L, -2);
+      }
+      lua_rawseti(L, 2, (int)(2 * i + 2));
+      continue;
+    }
     lua_pushlstring(L, b, r->event_len);
     lua_rawseti(L, 2, (int)(2 * i + 1));
-    lua_pushlstring(L, b + r->event_len, r->data_len);
+    lua_pushlstring(L, data, r->data_len);
     lua_rawseti(L, 2, (int)(2 * i + 2));
   }
   lua_pushinteger(L, (lua_Integer)t->q.n);
@@ -1014,6 +1218,7 @@ static const luaL_Reg transfer_methods[] = {
 
 static const luaL_Reg module_funcs[] = {
     {"sse_parser", l_sse_parser}, {"multi", l_multi},
+    {"hotpath", l_hotpath},
     {"jpick", l_jpick},           {"now", l_now},
     {"sleep", l_sleep},           {"catch_sigint", l_catch_sigint},
     {"sigint", l_sigint},         {"version", l_version},
@@ -1044,6 +1249,8 @@ EXPORT int luaopen_llmstream_core(lua_State *L) {
   new_class(L, PARSER_MT, parser_methods, l_parser_close);
   new_class(L, MULTI_MT, multi_methods, l_multi_close);
   new_class(L, TRANSFER_MT, transfer_methods, l_transfer_close);
+  luaL_newmetatable(L, HOTPATH_MT); /* plain data: no methods, no __gc */
+  lua_pop(L, 1);
   lua_newtable(L);
   ls_setfuncs(L, module_funcs);
   lua_pushstring(L, LLMSTREAM_VERSION);

@@ -150,6 +150,11 @@ describe("faults", function()
     assert.are.equal("Hel", partial.text)
   end)
 
+  it("text deltas in other JSON shapes (spacing, key order, extra keys) give the same text", function()
+    local _, reply = attempt(client("f=anthropic_other_shapes"))
+    assert.are.equal("Spaced out, \195\169scaped\n!", reply.text)
+  end)
+
   it("invalid UTF-8 in a text delta is passed through unchanged", function()
     local _, reply = attempt(client("f=anthropic_invalid_utf8"))
     assert.are.equal("ok bad \255\254 bytes", reply.text)

@@ -210,7 +210,7 @@ end
 function Request:_pump()
   local t = self.t
   if not t or self.state ~= "running" then return end
-  local buf, n = t:drain(R.buf)
+  local buf, n = t:drain(R.buf, self.provider.hot)
   if n > 0 then
     R.depth = R.depth + 1
     local ok, err = pcall(self.provider.on_events, self.st, buf, n, self.emit)

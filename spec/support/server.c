@@ -34,6 +34,8 @@
  *   as200=1    serve an HTTP error fixture's JSON body with status 200
  *   bigline=N  a 200 event stream whose first line is N bytes long
  *   redirect=1 answer 307 to the same path without this option
+ *   blk=N      send the stream in N-byte chunks, ignoring event boundaries
+ *              (benchmarks: the server must not be the bottleneck)
  *   --fixtures may be given up to 4 times: the first folder with the file wins
  * Every loop is bounded: a connection lives at most 300 s, the server
  * --max-seconds (default 3600), and it exits when its parent goes away.
@@ -76,7 +78,7 @@ static int nfixdirs = 1;
 typedef struct opts {
   char f[128], failname[128], ra[32], ram[32], ct[128];
   double rate;
-  long drop, stall, failn, tokens, first, status, bigline;
+  long drop, stall, failn, tokens, first, status, bigline, blk;
   int bytewise, nohead, rate_set, as200, redirect;
 } opts;
 
@@ -193,8 +195,9 @@ static int stream_body(int fd, const opts *o, const char *body, size_t len,
   if (send_all(fd, h.p, h.len)) { free(h.p); note_closed_early(); return -1; }
   free(h.p);
   while (pos < len) {
-    const char *ev = body + pos, *end = memmem(ev, len - pos, "\n\n", 2);
+    const char *ev = body + pos, *end = o->blk > 0 ? NULL : memmem(ev, len - pos, "\n\n", 2);
     size_t n = end ? (size_t)(end - ev) + 2 : len - pos, i;
+    if (o->blk > 0 && n > (size_t)o->blk) n = (size_t)o->blk;
     if (limit >= 0 && sent + n > (size_t)limit) n = (size_t)limit - sent;
     if (o->bytewise) {
       for (i = 0; i < n; i++)
@@ -402,6 +405,7 @@ static void parse_opts(const char *seg, size_t n, opts *o) {
     else if (!strcmp(kv, "as200")) o->as200 = atoi(v);
     else if (!strcmp(kv, "bigline")) o->bigline = atol(v);
     else if (!strcmp(kv, "redirect")) o->redirect = atoi(v);
+    else if (!strcmp(kv, "blk")) o->blk = atol(v);
     else if (!strcmp(kv, "fail")) {
       const char *c = strchr(v, ':');
       o->failn = atol(v);

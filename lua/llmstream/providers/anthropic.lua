@@ -4,7 +4,7 @@
 local core = require("llmstream.core")
 local C = require("llmstream.providers.common")
 
-local cjson, num, str, jpick = C.cjson, C.num, C.str, core.jpick
+local cjson, num, str, add_text = C.cjson, C.num, C.str, C.add_text
 
 local M = {
   name = "anthropic",
@@ -100,11 +100,11 @@ local function slow_event(st, name, data, emit)
     local b, d = st.by_index[num(o.index) or -1], o.delta
     if b and type(d) == "table" then
       if d.type == "text_delta" and str(d.text) then
-        if d.text ~= "" then b.parts[#b.parts + 1] = d.text; emit(d.text) end
+        if d.text ~= "" then add_text(b, d.text); emit(d.text) end
       elseif d.type == "input_json_delta" and b.json then
         b.json[#b.json + 1] = str(d.partial_json) or ""
       elseif d.type == "thinking_delta" and b.parts then
-        b.parts[#b.parts + 1] = str(d.thinking) or ""
+        add_text(b, str(d.thinking) or "")
       elseif d.type == "signature_delta" then
         b.signature = str(d.signature)
       end
@@ -134,26 +134,25 @@ local function slow_event(st, name, data, emit)
   return nil
 end
 
---- Handle a drained batch: buf[2i-1] = event name, buf[2i] = data.
---- Returns an error table to end the reply, or nil.
+--- Text deltas the core recognises while draining: drain() hands them
+--- over as (block index, text) instead of (event name, JSON).
+M.hot = core.hotpath({ event = "content_block_delta", text = "delta.text", index = "index",
+  match = { "delta.type", "text_delta" },
+  -- the shape the API sends, checked first; any other shape takes the full scan
+  template = '{"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":%s}}' })
+
+--- Handle a drained batch: buf[2i-1] = event name (or a block index for a
+--- hot text delta), buf[2i] = data (or the text). Returns an error table
+--- to end the reply, or nil.
 function M.on_events(st, buf, n, emit)
   for i = 1, n do
     if st.finished then return nil end -- nothing after message_stop counts
     local name, data = buf[2 * i - 1], buf[2 * i]
-    if name == "content_block_delta" then
-      -- hot path: a text delta is scanned once, no tables built
-      local ok, dtype, text, index = jpick(data, "delta.type", "delta.text", "index")
-      if not ok then return C.invalid_json("a content_block_delta event", dtype) end
-      local b = st.by_index[index]
-      if dtype == "text_delta" and b and b.parts and type(text) == "string" then
-        if text ~= "" then
-          local p = b.parts
-          p[#p + 1] = text
-          emit(text)
-        end
-      else
-        local e = slow_event(st, name, data, emit)
-        if e then return e end
+    if type(name) == "number" then
+      local b = st.by_index[name]
+      if b and b.parts and data ~= "" then
+        add_text(b, data)
+        emit(data)
       end
     elseif name ~= "ping" then
       local e = slow_event(st, name, data, emit)

@@ -15,17 +15,36 @@ function M.new_state()
            provider_stop_reason = nil, complete = false, finished = false }
 end
 
+--- Append a text piece to a block. Every 1024 pieces are joined into one
+--- string (b.done), so a long reply holds a few large strings instead of
+--- a million small ones; each byte is copied at most twice.
+function M.add_text(b, text)
+  local p = b.parts
+  local n = #p + 1
+  p[n] = text
+  if n == 1024 then
+    local done = b.done or {}
+    done[#done + 1] = table.concat(p)
+    b.done, b.parts = done, {}
+  end
+end
+
+local function block_text(b)
+  if not b.done then return table.concat(b.parts) end
+  return table.concat(b.done) .. table.concat(b.parts)
+end
+
 --- The reply (or partial reply) as the public API shows it.
 function M.reply(st)
   local content, texts = {}, {}
   for i, b in ipairs(st.blocks) do
     local out = {}
-    for k, v in pairs(b) do if k ~= "parts" and k ~= "json" then out[k] = v end end
+    for k, v in pairs(b) do if k ~= "parts" and k ~= "json" and k ~= "done" then out[k] = v end end
     if b.type == "text" then
-      out.text = table.concat(b.parts)
+      out.text = block_text(b)
       texts[#texts + 1] = out.text
     elseif b.type == "thinking" then
-      out.thinking = table.concat(b.parts)
+      out.thinking = block_text(b)
       out.signature = b.signature or ""
     end
     content[i] = out

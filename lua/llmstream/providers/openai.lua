@@ -4,7 +4,7 @@
 local core = require("llmstream.core")
 local C = require("llmstream.providers.common")
 
-local cjson, num, str, jpick, null = C.cjson, C.num, C.str, core.jpick, C.null
+local cjson, num, str, null, add_text = C.cjson, C.num, C.str, C.null, C.add_text
 
 local M = {
   name = "openai",
@@ -87,12 +87,11 @@ local function slow_chunk(st, name, data, emit)
   if type(o) ~= "table" then return C.invalid_json("a data line", derr) end
   if o.error ~= nil and o.error ~= null or name == "error" then return api_error(o.error or o) end
   local c = type(o.choices) == "table" and o.choices[1] or nil
-  if st.id == nil then st.id, st.model = str(o.id), str(o.model) end
+  if st.id == nil then st.id, st.model = str(o.id), str(o.model) end -- the first slow chunk
   if type(c) == "table" then
     local d = type(c.delta) == "table" and c.delta or {}
     if str(d.content) and d.content ~= "" then
-      local b = text_block(st)
-      b.parts[#b.parts + 1] = d.content
+      add_text(text_block(st), d.content)
       emit(d.content)
     end
     if type(d.tool_calls) == "table" then
@@ -121,26 +120,24 @@ local function slow_chunk(st, name, data, emit)
   return nil
 end
 
+--- Plain content chunks the core recognises while draining: no finish
+--- reason, tool call, usage or error in them. drain() hands them over as
+--- (0, text); everything else comes as (event name, data).
+M.hot = core.hotpath({ event = "message", text = "choices.0.delta.content", text_optional = true,
+  absent = { "choices.0.finish_reason", "choices.0.delta.tool_calls", "usage", "error", "x_groq.usage" } })
+
 function M.on_events(st, buf, n, emit)
   for i = 1, n do
     if st.finished then return nil end -- nothing after [DONE] is read
     local name, data = buf[2 * i - 1], buf[2 * i]
-    if data == "[DONE]" then
+    if type(name) == "number" then
+      if data ~= "" then
+        add_text(st.text_block or text_block(st), data)
+        emit(data)
+      end
+    elseif data == "[DONE]" then
       st.finished = true
       return nil
-    end
-    -- hot path: a plain content chunk is scanned once, no tables built
-    local ok, content, finish, calls, usage, err, xg = jpick(data, "choices.0.delta.content",
-      "choices.0.finish_reason", "choices.0.delta.tool_calls", "usage", "error", "x_groq.usage")
-    if not ok then return C.invalid_json("a data line", content) end
-    if name == "message" and finish == nil and calls == nil and usage == nil and err == nil and xg == nil
-        and st.id ~= nil then
-      if content ~= nil and content ~= "" and type(content) == "string" then
-        local b = st.text_block or text_block(st)
-        local p = b.parts
-        p[#p + 1] = content
-        emit(content)
-      end
     else
       local e = slow_chunk(st, name, data, emit)
       if e then return e end
@@ -153,7 +150,7 @@ end
 --- content blocks: one text block (if any text), then tool calls by index.
 function M.finish(st)
   local blocks = {}
-  if st.text_block and #st.text_block.parts > 0 then blocks[1] = st.text_block end
+  if st.text_block and (#st.text_block.parts > 0 or st.text_block.done) then blocks[1] = st.text_block end
   if st.calls then
     local idx = {}
     for k in pairs(st.calls) do idx[#idx + 1] = k end
