@@ -25,7 +25,7 @@ BUSTED   := /usr/bin/busted --helper=spec/support/helper.lua
 SPECS    ?= spec
 FIXTURES ?= ../shared/fixtures
 
-.PHONY: check asan valgrind fuzz run all luajit nvim server test test-c test-5.4 test-luajit test-rock deps clean
+.PHONY: bench check asan valgrind fuzz run all luajit nvim server test test-c test-5.4 test-luajit test-rock deps clean
 
 all: build/5.4/llmstream/core.so
 
@@ -132,3 +132,13 @@ fuzz: deps build/fuzz/fuzz_sse build/fuzz/fuzz_lua
 	    -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus-$$t 2>&1 | grep -E "stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|Done" ; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
+
+# ---- benchmarks (not tests: no timing assertions anywhere in spec/) --------
+build/bench_parser: bench/parser.c csrc/sse.c csrc/sse.h
+	$(CC) -std=c11 $(WARN) -O2 -o $@ bench/parser.c csrc/sse.c
+
+bench/out/meta.lua: bench/gen.lua
+	lua5.4 bench/gen.lua bench/out
+
+bench: deps all luajit nvim server build/bench_parser bench/out/meta.lua
+	lua5.4 bench/run.lua

@@ -31,10 +31,20 @@ end
 
 local meta = assert(io.open(dir .. "/meta.lua", "w"))
 meta:write("return {\n")
-for _, n in ipairs({ 1000, 10000, 100000, 1000000 }) do
+for _, n in ipairs({ 1000, 2000, 10000, 100000, 1000000 }) do
   local name = ("anthropic_%d"):format(n)
   local bytes = anthropic(n, dir .. "/" .. name .. ".sse")
   meta:write(("  [%q] = { deltas = %d, text_bytes = %d },\n"):format(name, n, bytes))
 end
+-- latency: 300 deltas whose text the server replaces with the send time
+local name = "stamp_300"
+local f = assert(io.open(dir .. "/" .. name .. ".sse", "wb"))
+f:write('event: message_start\ndata: {"type":"message_start","message":{"id":"msg_bench","type":"message","role":"assistant","model":"claude-haiku-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":1}}}\n\n')
+f:write('event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n')
+for _ = 1, 300 do
+  f:write('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"@@@@@@@@@@@@@@@@"}}\n\n')
+end
+f:write('event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\nevent: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":300}}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n')
+f:close()
 meta:write("}\n")
 meta:close()

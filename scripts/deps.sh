@@ -5,7 +5,7 @@
 set -eu
 PKGS="gcc make pkg-config lua5.4 liblua5.4-dev luajit libluajit-5.1-dev
 liblua5.1-0-dev libcurl4-openssl-dev lua-cjson lua-busted lua-luv luarocks
-neovim tmux valgrind clang libclang-rt-14-dev openssl"
+neovim tmux valgrind clang libclang-rt-14-dev openssl curl time"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -161,12 +161,7 @@ describe("faults", function()
   end)
 
   it("a 100 MB line: a bounded protocol error, bounded memory", function()
-    local function rss_kb()
-      local f = io.open("/proc/self/status")
-      local kb = tonumber(f:read("*a"):match("VmRSS:%s+(%d+)"))
-      f:close()
-      return kb
-    end
+    local rss_kb = support.rss_kb
     local before = rss_kb()
     local err = attempt(client("bigline=104857600"))
     assert.are.equal("protocol", err.kind)

@@ -10,12 +10,7 @@ local server
 setup(function() server = support.start() end)
 teardown(function() server.stop() end)
 
-local function rss_kb()
-  local f = io.open("/proc/self/status")
-  local kb = tonumber(f:read("*a"):match("VmRSS:%s+(%d+)"))
-  f:close()
-  return kb
-end
+local rss_kb = support.rss_kb
 
 local function settle()
   collectgarbage(); collectgarbage()

@@ -7,6 +7,11 @@
 ---   local driver = require("llmstream.luv").new(multi, uv, on_progress)
 ---   driver:kick()     -- after starting a transfer
 ---   driver:close()    -- stop watching (transfers are not cancelled)
+---
+--- Standalone luv hosts: before the process exits, call llm.close_idle()
+--- and run the loop once more (uv.run("nowait")) so every close callback
+--- has run; luv's own finalizer crashes at lua_close on handles still
+--- closing. Neovim never closes its loop, so this does not arise there.
 local M = {}
 
 ---@class llmstream.LuvDriver

@@ -62,12 +62,16 @@ local function run_due_timers()
   end
 end
 
---- Let every running request take what arrived.
-function R.pump_all()
+-- Call a method on every running request (a snapshot: the method may
+-- end requests and so change R.active).
+local function each_active(method)
   local list = {}
   for req in pairs(R.active) do list[#list + 1] = req end
-  for _, req in ipairs(list) do req:_pump() end
+  for _, req in ipairs(list) do req[method](req) end
 end
+
+--- Let every running request take what arrived.
+function R.pump_all() each_active("_pump") end
 
 local function count(t)
   local n = 0
@@ -122,10 +126,6 @@ function R.close_idle()
 end
 
 --- Cancel every running request (host shutdown).
-function R.cancel_all()
-  local list = {}
-  for req in pairs(R.active) do list[#list + 1] = req end
-  for _, req in ipairs(list) do req:cancel() end
-end
+function R.cancel_all() each_active("cancel") end
 
 return R

@@ -34,6 +34,7 @@
  *   as200=1    serve an HTTP error fixture's JSON body with status 200
  *   bigline=N  a 200 event stream whose first line is N bytes long
  *   redirect=1 answer 307 to the same path without this option
+ *   stamp=1    put the send time into each event (see stamp_event)
  *   blk=N      send the stream in N-byte chunks, ignoring event boundaries
  *              (benchmarks: the server must not be the bottleneck)
  *   --fixtures may be given up to 4 times: the first folder with the file wins
@@ -68,6 +69,7 @@
 
 typedef struct stats {
   long connections, requests, closed_early;
+  long long last_close_us; /* CLOCK_MONOTONIC of the last early close */
   struct { unsigned long hash; long count; } keys[NKEYS];
 } stats;
 
@@ -79,7 +81,7 @@ typedef struct opts {
   char f[128], failname[128], ra[32], ram[32], ct[128];
   double rate;
   long drop, stall, failn, tokens, first, status, bigline, blk;
-  int bytewise, nohead, rate_set, as200, redirect;
+  int bytewise, nohead, rate_set, as200, redirect, stamp;
 } opts;
 
 typedef struct buf { char *p; size_t len, cap; } buf;
@@ -180,11 +182,32 @@ static int wait_or_gone(int fd, double sec) {
   }
 }
 
-static void note_closed_early(void) { __atomic_add_fetch(&S->closed_early, 1, __ATOMIC_SEQ_CST); }
+static long long mono_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long long)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static void note_closed_early(void) {
+  __atomic_store_n(&S->last_close_us, mono_us(), __ATOMIC_SEQ_CST);
+  __atomic_add_fetch(&S->closed_early, 1, __ATOMIC_SEQ_CST);
+}
+
+/* stamp=1: each "@@@@@@@@@@@@@@@@" in an event becomes the send time in
+   microseconds (CLOCK_MONOTONIC, 16 digits): latency benchmarks. */
+static void stamp_event(char *ev, size_t n) {
+  char *p = ev, *end = ev + n;
+  while ((p = memmem(p, (size_t)(end - p), "@@@@@@@@@@@@@@@@", 16))) {
+    char tmp[17];
+    snprintf(tmp, sizeof tmp, "%016lld", mono_us());
+    memcpy(p, tmp, 16);
+    p += 16;
+  }
+}
 
 /* Stream `body` as a chunked event stream, event by event, honouring
    rate/drop/stall/bytewise. Returns -1 if the connection must close. */
-static int stream_body(int fd, const opts *o, const char *body, size_t len,
+static int stream_body(int fd, const opts *o, char *body, size_t len,
                        const char *ctype) {
   buf h = {0};
   size_t sent = 0, pos = 0;
@@ -195,10 +218,12 @@ static int stream_body(int fd, const opts *o, const char *body, size_t len,
   if (send_all(fd, h.p, h.len)) { free(h.p); note_closed_early(); return -1; }
   free(h.p);
   while (pos < len) {
-    const char *ev = body + pos, *end = o->blk > 0 ? NULL : memmem(ev, len - pos, "\n\n", 2);
+    char *ev = body + pos;
+    const char *end = o->blk > 0 ? NULL : memmem(ev, len - pos, "\n\n", 2);
     size_t n = end ? (size_t)(end - ev) + 2 : len - pos, i;
     if (o->blk > 0 && n > (size_t)o->blk) n = (size_t)o->blk;
     if (limit >= 0 && sent + n > (size_t)limit) n = (size_t)limit - sent;
+    if (o->stamp) stamp_event(ev, n);
     if (o->bytewise) {
       for (i = 0; i < n; i++)
         if (send_chunk(fd, ev + i, 1)) { note_closed_early(); return -1; }
@@ -406,6 +431,7 @@ static void parse_opts(const char *seg, size_t n, opts *o) {
     else if (!strcmp(kv, "bigline")) o->bigline = atol(v);
     else if (!strcmp(kv, "redirect")) o->redirect = atoi(v);
     else if (!strcmp(kv, "blk")) o->blk = atol(v);
+    else if (!strcmp(kv, "stamp")) o->stamp = atoi(v);
     else if (!strcmp(kv, "fail")) {
       const char *c = strchr(v, ':');
       o->failn = atol(v);
@@ -461,8 +487,8 @@ static int handle(int fd, const char *method, const char *path,
   int rc;
   if (!strcmp(path, "/stats")) {
     char js[256];
-    snprintf(js, sizeof js, "{\"connections\":%ld,\"requests\":%ld,\"closed_early\":%ld}",
-             S->connections, S->requests, S->closed_early);
+    snprintf(js, sizeof js, "{\"connections\":%ld,\"requests\":%ld,\"closed_early\":%ld,\"last_close_us\":%lld}",
+             S->connections, S->requests, S->closed_early, S->last_close_us);
     return respond_simple(fd, 200, "application/json", js);
   }
   if (memchr(seg, '=', seglen)) parse_opts(seg, seglen, &o);

@@ -71,6 +71,14 @@ function M.fd_count()
   return n - 1 -- the pipe of this very popen
 end
 
+--- Resident memory of this process, in KiB.
+function M.rss_kb()
+  local f = io.open("/proc/self/status")
+  local kb = tonumber(f:read("*a"):match("VmRSS:%s+(%d+)"))
+  f:close()
+  return kb
+end
+
 --- Wait until cond() is true or the deadline passes (polling the multi if given).
 function M.wait_for(cond, seconds, multi)
   local deadline = core.now() + (seconds or 5)
