@@ -33,6 +33,7 @@ if mode == "curl" then
     stdout:read_stop(); stdout:close()
     uv.run("nowait")
   end
+  uv.run() -- every handle closed: let their close callbacks run before lua_close
 else
   local llm = require("llmstream")
   local c = llm.client({ provider = "anthropic", model = "m", api_key = "bench", base_url = base .. "/f=anthropic_10000,rate=200",

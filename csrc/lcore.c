@@ -503,17 +503,10 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ud) {
     set_message(t, RES_PROTOCOL, "response headers larger than 64 KiB");
     return 0;
   }
-  if (t->headers.len + len > t->headers.cap) {
-    size_t cap = t->headers.cap ? t->headers.cap * 2 : 1024;
-    char *np;
-    while (cap < t->headers.len + len) cap *= 2;
-    np = realloc(t->headers.p, cap);
-    if (!np) { set_message(t, RES_PROTOCOL, "out of memory"); return 0; }
-    t->headers.p = np;
-    t->headers.cap = cap;
+  if (sse_buf_append(&t->headers, ptr, len)) {
+    set_message(t, RES_PROTOCOL, "out of memory");
+    return 0;
   }
-  memcpy(t->headers.p + t->headers.len, ptr, len);
-  t->headers.len += len;
   return len;
 }
 
@@ -539,18 +532,10 @@ static size_t on_write(char *ptr, size_t size, size_t n, void *ud) {
   if (t->body.len < t->max_body) {
     size_t take = t->max_body - t->body.len;
     if (take > len) take = len;
-    if (t->body.len + take > t->body.cap) {
-      size_t cap = t->body.cap ? t->body.cap * 2 : 4096;
-      char *np;
-      while (cap < t->body.len + take) cap *= 2;
-      if (cap > t->max_body) cap = t->max_body;
-      np = realloc(t->body.p, cap);
-      if (!np) { set_message(t, RES_PROTOCOL, "out of memory"); return 0; }
-      t->body.p = np;
-      t->body.cap = cap;
+    if (sse_buf_append(&t->body, ptr, take)) {
+      set_message(t, RES_PROTOCOL, "out of memory");
+      return 0;
     }
-    memcpy(t->body.p + t->body.len, ptr, take);
-    t->body.len += take;
     if (take < len) t->body_truncated = 1;
   } else {
     t->body_truncated = 1;

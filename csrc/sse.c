@@ -32,7 +32,7 @@ static int buf_reserve(sse_buf *b, size_t extra) {
   return SSE_OK;
 }
 
-static int buf_append(sse_buf *b, const char *s, size_t n) {
+int sse_buf_append(sse_buf *b, const char *s, size_t n) {
   if (n == 0) return SSE_OK;
   if (buf_reserve(b, n)) return SSE_ERR_NOMEM;
   memcpy(b->p + b->len, s, n);
@@ -76,9 +76,9 @@ static int queue_push(sse_queue *q, const char *ev, size_t evlen,
   r->event_len = evlen;
   r->data_len = dlen;
   r->id_len = idlen;
-  buf_append(&q->bytes, ev, evlen); /* cannot fail: reserved above */
-  buf_append(&q->bytes, data, dlen);
-  buf_append(&q->bytes, id, idlen);
+  sse_buf_append(&q->bytes, ev, evlen); /* cannot fail: reserved above */
+  sse_buf_append(&q->bytes, data, dlen);
+  sse_buf_append(&q->bytes, id, idlen);
   return SSE_OK;
 }
 
@@ -149,16 +149,16 @@ static int process_line(sse_parser *p, const char *l, size_t n) {
     /* Joining with LF before each later line equals the spec's
        "append LF after each, strip the last one at dispatch". */
     if (p->data.len + vlen + 1 > p->max_size) return SSE_ERR_TOO_LARGE;
-    if (p->has_data && buf_append(&p->data, "\n", 1)) return SSE_ERR_NOMEM;
-    if (buf_append(&p->data, v, vlen)) return SSE_ERR_NOMEM;
+    if (p->has_data && sse_buf_append(&p->data, "\n", 1)) return SSE_ERR_NOMEM;
+    if (sse_buf_append(&p->data, v, vlen)) return SSE_ERR_NOMEM;
     p->has_data = 1;
   } else if (field_is(l, flen, "event", 5)) {
     p->event.len = 0;
-    if (buf_append(&p->event, v, vlen)) return SSE_ERR_NOMEM;
+    if (sse_buf_append(&p->event, v, vlen)) return SSE_ERR_NOMEM;
   } else if (field_is(l, flen, "id", 2)) {
     if (!memchr(v, '\0', vlen)) {
       p->last_id.len = 0;
-      if (buf_append(&p->last_id, v, vlen)) return SSE_ERR_NOMEM;
+      if (sse_buf_append(&p->last_id, v, vlen)) return SSE_ERR_NOMEM;
     }
   } else if (field_is(l, flen, "retry", 5)) {
     size_t i;
@@ -195,13 +195,13 @@ static int feed_bytes(sse_parser *p, const char *s, size_t len) {
     if (!e) { /* no line end yet: keep the tail for the next chunk */
       size_t n = (size_t)(end - s);
       if (p->line.len + n > p->max_size) return fail(p, SSE_ERR_TOO_LARGE);
-      if (buf_append(&p->line, s, n)) return fail(p, SSE_ERR_NOMEM);
+      if (sse_buf_append(&p->line, s, n)) return fail(p, SSE_ERR_NOMEM);
       break;
     }
     if (p->line.len + (size_t)(e - s) > p->max_size)
       return fail(p, SSE_ERR_TOO_LARGE);
     if (p->line.len) {
-      if (buf_append(&p->line, s, (size_t)(e - s))) return fail(p, SSE_ERR_NOMEM);
+      if (sse_buf_append(&p->line, s, (size_t)(e - s))) return fail(p, SSE_ERR_NOMEM);
       rc = process_line(p, p->line.p, p->line.len);
       p->line.len = 0;
     } else {

@@ -73,6 +73,9 @@ int sse_feed(sse_parser *p, const char *chunk, size_t len);
 void sse_free(sse_parser *p);
 const char *sse_strerror(int code);
 
+/* Append n bytes to a growable buffer; returns SSE_OK or SSE_ERR_NOMEM. */
+int sse_buf_append(sse_buf *b, const char *s, size_t n);
+
 void sse_queue_init(sse_queue *q);
 /* Forget every queued event, keeping the memory for reuse. */
 void sse_queue_clear(sse_queue *q);
