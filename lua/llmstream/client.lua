@@ -37,21 +37,30 @@ local function check_header_value(name, v)
   if v:find("[\r\n%z]") then fail(name .. " contains CR, LF or NUL") end
 end
 
---- Run api_key_cmd once; the key is cached until a 401 asks for a new one.
-local function run_key_cmd(cmd)
-  local p = io.popen(cmd, "r")
-  local out = p and p:read("*a") or ""
-  if p then p:close() end
+-- What api_key_cmd printed, checked: the key, or nil and why not (with
+-- the start of what it wrote to stderr, when it failed and that is known).
+local function accept_key(out, status, errout)
   out = out:gsub("%s+$", "")
-  if out == "" then error("(llmstream) api_key_cmd printed no key", 0) end
-  check_header_value("the key from api_key_cmd", out)
+  if status and status ~= 0 then
+    local why = (errout or ""):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""):sub(1, 200)
+    return nil, ("api_key_cmd failed (exit status %d)%s"):format(status, why ~= "" and ": " .. why or "")
+  end
+  if out == "" then return nil, "api_key_cmd printed no key" end
+  if out:find("[\r\n%z]") then return nil, "the key from api_key_cmd contains CR, LF or NUL" end
   return out
 end
 
+--- The key, running api_key_cmd once if needed (blocking: scripts). The
+--- key is cached until a 401 asks for a new one.
 function Client:_api_key()
   local k = keys[self]
   if k == nil and self.api_key_cmd then
-    k = run_key_cmd(self.api_key_cmd)
+    local p = io.popen(self.api_key_cmd, "r")
+    local out = p and p:read("*a") or ""
+    local status, err
+    if p then status = select(3, p:close()) end -- Lua 5.4 gives the exit status; LuaJIT may not
+    k, err = accept_key(out, status)
+    if not k then error("(llmstream) " .. err, 0) end
     keys[self] = k
   end
   return k or nil
@@ -59,6 +68,49 @@ end
 
 function Client:_forget_key()
   if self.api_key_cmd then keys[self] = nil end
+end
+
+--- True when a request must run api_key_cmd before it can start.
+function Client:_needs_key() return keys[self] == nil and self.api_key_cmd ~= nil end
+
+-- client -> callbacks waiting for the command that is running for it
+local fetching = setmetatable({}, { __mode = "k" })
+
+--- Run api_key_cmd on a libuv loop without blocking it (Neovim), then
+--- cb(key) or cb(nil, message). Requests that ask meanwhile share one run.
+function Client:_fetch_key(uv, cb)
+  if fetching[self] then table.insert(fetching[self], cb) return end
+  local waiting = { cb }
+  fetching[self] = waiting
+  local pipes, out, status, open = { uv.new_pipe(false), uv.new_pipe(false) }, { {}, {} }, nil, 2
+  local function finish()
+    if status == nil or open > 0 then return end
+    fetching[self] = nil
+    local key, err = accept_key(table.concat(out[1]), status, table.concat(out[2]))
+    keys[self] = key
+    for _, f in ipairs(waiting) do f(key, err) end
+  end
+  local proc, perr
+  proc, perr = uv.spawn("/bin/sh", { args = { "-c", self.api_key_cmd }, stdio = { nil, pipes[1], pipes[2] } },
+    function(code)
+      proc:close()
+      status = code
+      finish()
+    end)
+  if not proc then
+    pipes[1]:close(); pipes[2]:close()
+    fetching[self] = nil
+    for _, f in ipairs(waiting) do f(nil, "api_key_cmd could not start: " .. tostring(perr)) end
+    return
+  end
+  for i, pipe in ipairs(pipes) do
+    pipe:read_start(function(_, data)
+      if data then table.insert(out[i], data) return end
+      pipe:close()
+      open = open - 1
+      finish()
+    end)
+  end
 end
 
 function M.new(opts)

@@ -171,26 +171,60 @@ function H.set_keymaps(buf)
   if km.cancel then vim.keymap.set({ "n", "i" }, km.cancel, function() M.cancel(buf) end, o) end
 end
 
---- Render a chat's history into its buffer.
+--- Render a chat's history into its buffer (shown in a window: thinking
+--- blocks are folded there).
 function H.render(S)
-  local out = {}
+  local out, folds = {}, {}
   for _, m in ipairs(S.chat.messages) do
     out[#out + 1] = m.role == "user" and "## You" or "## Assistant"
     out[#out + 1] = ""
     local text = type(m.content) == "string" and m.content or H.blocks_text(m.content)
-    for _, l in ipairs(vim.split(text, "\n", { plain = true })) do out[#out + 1] = l end
+    local fold -- rows of a thinking block: "> thinking" and the quoted lines under it
+    for _, l in ipairs(vim.split(text, "\n", { plain = true })) do
+      if l == "> thinking" and type(m.content) == "table" then
+        fold = { #out, #out }
+        folds[#folds + 1] = fold
+      elseif fold and l:sub(1, 2) == "> " then
+        fold[2] = #out
+      else
+        fold = nil
+      end
+      out[#out + 1] = l
+    end
     out[#out + 1] = ""
   end
   out[#out + 1] = "## You"
   out[#out + 1] = ""
   out[#out + 1] = ""
   api.nvim_buf_set_lines(S.buf, 0, -1, false, out)
+  for _, f in ipairs(folds) do H.fold(S.buf, f[1], f[2]) end
+end
+
+--- Fold rows first..last (0-based) in every window showing buf.
+function H.fold(buf, first, last)
+  for _, w in ipairs(api.nvim_list_wins()) do
+    if api.nvim_win_get_buf(w) == buf then
+      api.nvim_win_call(w, function()
+        vim.wo.foldmethod = "manual"
+        vim.cmd(("%d,%dfold"):format(first + 1, last + 1))
+      end)
+    end
+  end
+end
+
+--- A thinking block as quoted lines under "> thinking".
+function H.thinking_lines(b)
+  local lines = { "> thinking" }
+  for _, l in ipairs(vim.split(b.thinking, "\n", { plain = true })) do lines[#lines + 1] = "> " .. l end
+  return lines
 end
 
 function H.blocks_text(blocks)
   local parts = {}
   for _, b in ipairs(blocks) do
     if b.type == "text" then parts[#parts + 1] = b.text
+    elseif b.type == "thinking" and (b.thinking or "") ~= "" then
+      parts[#parts + 1] = table.concat(H.thinking_lines(b), "\n")
     elseif b.type == "tool_use" then
       parts[#parts + 1] = ("```json\n%s\n```"):format(require("cjson").encode({ tool = b.name, input = b.input }))
     end
@@ -377,23 +411,13 @@ end
 function H.render_thinking(S, reply)
   local lines = {}
   for _, b in ipairs(reply.content or {}) do
-    if b.type == "thinking" and b.thinking ~= "" then
-      for _, l in ipairs(vim.split(b.thinking, "\n", { plain = true })) do lines[#lines + 1] = "> " .. l end
-    end
+    if b.type == "thinking" and b.thinking ~= "" then vim.list_extend(lines, H.thinking_lines(b)) end
   end
   if #lines == 0 then return end
   local row = api.nvim_buf_get_extmark_by_id(S.buf, H.ns, S.header_mark, {})[1] + 2
-  table.insert(lines, 1, "> thinking")
   lines[#lines + 1] = ""
   api.nvim_buf_set_lines(S.buf, row, row, false, lines)
-  for _, w in ipairs(api.nvim_list_wins()) do
-    if api.nvim_win_get_buf(w) == S.buf then
-      api.nvim_win_call(w, function()
-        vim.wo.foldmethod = "manual"
-        vim.cmd(("%d,%dfold"):format(row + 1, row + #lines - 1))
-      end)
-    end
-  end
+  H.fold(S.buf, row, row + #lines - 2)
 end
 
 --- Cancel the reply streaming in this buffer.
@@ -420,8 +444,8 @@ function M.load(file)
   local S = { buf = buf, chat = chat, demo = demo }
   H.chats[buf] = S
   H.set_keymaps(buf)
-  H.render(S)
   local win = H.show(buf)
+  H.render(S)
   api.nvim_win_set_cursor(win, { api.nvim_buf_line_count(buf), 0 })
   return buf
 end

@@ -64,8 +64,17 @@ end
 
 function Request:_start()
   local client, provider = self.client, self.provider
-  local url, headers, body = provider.request(client, self.chat.messages, self.chat.system, client:_api_key())
   self.st = provider.new_state()
+  if R.uv and client:_needs_key() then -- run api_key_cmd without blocking the host's loop
+    R.add(self)
+    return client:_fetch_key(R.uv, function(key, err)
+      if self.state ~= "running" then return end -- cancelled meanwhile
+      if not key then return self:_fail(C.err("config", err, { type = "api_key_cmd" })) end
+      R.remove(self)
+      self:_start()
+    end)
+  end
+  local url, headers, body = provider.request(client, self.chat.messages, self.chat.system, client:_api_key())
   self.t = R.multi():start({
     url = url, headers = headers, body = body,
     connect_timeout = client.connect_timeout,

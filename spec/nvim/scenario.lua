@@ -24,17 +24,17 @@ function scenarios.stream()
   setup("f=anthropic_long") -- unpaced: many deltas per tick
   vim.cmd("LLMChat")
   local buf = api.nvim_get_current_buf()
+  -- count the writes into the buffer as Neovim sees them, apart from our own counter
+  -- (writes while the reply is still streaming: none if it all came in one go)
+  local grew, S = 0, nil
+  api.nvim_buf_attach(buf, false, { on_lines = function()
+    if S and S.req and not S.req:done() then grew = grew + 1 end
+  end })
   send("tell me a long story")
-  local S = nv.state(buf)
-  local sizes = {}
-  wait(function()
-    sizes[#sizes + 1] = #text(buf)
-    return done(S)
-  end, 20000)
+  S = nv.state(buf)
+  wait(function() return done(S) end, 20000)
   wait(function() return text(buf):find("## You\n\n$") ~= nil end, 2000)
   out.updates, out.deltas, out.state = S.updates, S.deltas, S.req.state
-  local grew = 0
-  for i = 2, #sizes do if sizes[i] > sizes[i - 1] then grew = grew + 1 end end
   out.grew = grew
   out.messages = #S.chat.messages
   out.reply_in_buffer = text(buf):find(S.req.reply.text, 1, true) ~= nil
@@ -143,6 +143,61 @@ function scenarios.leave()
   -- what VimLeavePre runs
   vim.cmd("doautocmd VimLeavePre")
   out.after = S.req.state
+end
+
+local function row_of(buf, line)
+  for i, l in ipairs(api.nvim_buf_get_lines(buf, 0, -1, false)) do
+    if l == line then return i end
+  end
+end
+
+-- Send and wait until the reply is written and a new "## You" is open.
+local function send_and_wait(msg)
+  send(msg)
+  local S = nv.state()
+  wait(function() return done(S) end)
+  wait(function() return text(0):find("## You\n\n$") ~= nil end, 2000)
+  return S
+end
+
+function scenarios.blocks()
+  setup("f=anthropic_thinking_text")
+  vim.cmd("LLMChat")
+  local S = send_and_wait("minutes in a week?")
+  out.state = S.req.state
+  out.thinking_text = text(0)
+  local row = row_of(0, "> thinking")
+  out.thinking_folded = row ~= nil and vim.fn.foldclosed(row) == row and vim.fn.foldclosedend(row) > row
+  local saved = os.tmpname()
+  vim.cmd("LLMSave " .. saved)
+  vim.cmd("LLMLoad " .. saved)
+  os.remove(saved)
+  out.loaded_is_new = api.nvim_get_current_buf() ~= S.buf
+  out.loaded_text = text(0)
+  row = row_of(0, "> thinking")
+  out.loaded_folded = row ~= nil and vim.fn.foldclosed(row) == row
+
+  setup("f=anthropic_tool_use")
+  vim.cmd("LLMChat new")
+  S = send_and_wait("weather in Lyon?")
+  out.tool_text = text(0)
+  out.tool_messages = #S.chat.messages
+end
+
+function scenarios.keycmd()
+  local mark = os.tmpname()
+  os.remove(mark)
+  nv.setup({ provider = "anthropic", model = "claude-haiku-4-5", base_url = base .. "/f=anthropic_text_short",
+    client = { api_key_cmd = "sleep 0.3; echo ran > " .. mark .. "; echo sk-from-cmd" } })
+  vim.cmd("LLMChat")
+  send("hi")
+  local S = nv.state()
+  out.ran_before_send_returned = vim.loop.fs_stat(mark) ~= nil
+  out.state_after_send = S.req.state
+  wait(function() return done(S) end)
+  out.state = S.req.state
+  out.ran = vim.loop.fs_stat(mark) ~= nil
+  os.remove(mark)
 end
 
 local name = os.getenv("LLMSTREAM_SCENARIO")
