@@ -92,7 +92,7 @@ clean:
 # AddressSanitizer + UndefinedBehaviorSanitizer: the module built
 # instrumented, the runtime preloaded into the (uninstrumented) interpreter.
 SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-ASAN_SPECS ?= spec/sse_parser_spec.lua spec/transfer_spec.lua spec/fixtures_spec.lua spec/chat_spec.lua spec/faults_spec.lua
+ASAN_SPECS ?= spec/sse_parser_spec.lua spec/transfer_spec.lua spec/fixtures_spec.lua spec/chat_spec.lua spec/loop_spec.lua spec/faults_spec.lua
 
 build/asan/llmstream/core.so: $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)

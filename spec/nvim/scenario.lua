@@ -21,7 +21,7 @@ local function done(S) return S.req and S.req:done() end
 local scenarios = {}
 
 function scenarios.stream()
-  setup("f=anthropic_long") -- unpaced: many deltas per tick
+  setup("f=anthropic_long,blk=8192,rate=40") -- ~70 deltas a write, 29 writes over 0.7 s
   vim.cmd("LLMChat")
   local buf = api.nvim_get_current_buf()
   -- count the writes into the buffer as Neovim sees them, apart from our own counter
