@@ -42,7 +42,9 @@
 /* Bounds (overridable per transfer). */
 #define DEFAULT_MAX_BODY ((size_t)1 << 20)   /* non-SSE body kept */
 #define MAX_HEADER_BYTES ((size_t)64 << 10)  /* response header block */
-#define DEFAULT_MAX_QUEUE ((size_t)64 << 20) /* undrained events: pause */
+/* Undrained events past this pause the transfer (backpressure: the rest
+   waits in the kernel and TCP slows the server) until Lua drains. */
+#define DEFAULT_MAX_QUEUE ((size_t)256 << 10)
 
 static double now_s(void) {
   struct timespec ts;
@@ -677,6 +679,13 @@ static void after_action(lua_State *L, multi *mu) {
   lua_pushinteger(L, mu->nlive);
 }
 
+static int events_queued(const multi *mu) {
+  const transfer *t;
+  for (t = mu->live; t; t = t->next)
+    if (t->q.n) return 1;
+  return 0;
+}
+
 /* m:poll([timeout_ms]) -> number of transfers still running.
    Performs I/O; if transfers still run, waits at most timeout_ms for
    activity (never past the next idle deadline) and performs again.
@@ -687,9 +696,10 @@ static int l_multi_poll(lua_State *L) {
   int running;
   curl_multi_perform(mu->m, &running);
   process_done(mu);
-  /* wait only while something runs: a transfer that finished within this
-     perform must not cost the caller its whole timeout */
-  if (tmo > 0 && mu->nlive > 0) {
+  /* wait only while something runs and Lua has nothing to drain: a
+     transfer that finished, or events queued (maybe pausing their
+     transfer), must not cost the caller its whole timeout */
+  if (tmo > 0 && mu->nlive > 0 && !events_queued(mu)) {
     double idle = check_idle(mu);
     int wait = tmo > 86400000 ? 86400000 : (int)tmo;
     if (idle >= 0 && idle * 1000 < wait) wait = (int)(idle * 1000) + 1;
@@ -1071,9 +1081,13 @@ static int l_transfer_result(lua_State *L) {
 
 static int l_transfer_info(lua_State *L) {
   transfer *t = check_transfer(L);
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 6);
   lua_pushinteger(L, t->status);
   lua_setfield(L, -2, "status");
+  lua_pushinteger(L, (lua_Integer)t->q.bytes.len);
+  lua_setfield(L, -2, "queued_bytes");
+  lua_pushboolean(L, t->paused);
+  lua_setfield(L, -2, "paused");
   lua_pushinteger(L, t->connects);
   lua_setfield(L, -2, "connects");
   lua_pushboolean(L, t->is_sse);

@@ -193,13 +193,34 @@ describe("transfers", function()
     assert.are.equal(0, m:running())
   end)
 
-  it("can be driven by a luv loop through curl's sockets and timer", function()
+  it("pause while their events are not drained (bounded memory), then resume", function()
+    local m = core.multi()
+    local t = m:start({ url = server.url("f=anthropic_long"), body = "{}", max_queue = 8192, idle_timeout = 1 })
+    local t0 = core.now()
+    while core.now() - t0 < 1.5 do m:poll(50) end -- no drain for longer than idle_timeout
+    local info = t:info()
+    assert.is_true(info.paused)
+    assert.is_nil(t:result()) -- paused is not stalled
+    -- one delivery (at most curl's 16 KiB buffer) past the bound, never the whole 231 KiB stream
+    assert.is_true(info.queued_bytes > 8192 and info.queued_bytes <= 8192 + 16384, tostring(info.queued_bytes))
+    local n, buf = 0, {}
+    local deadline = core.now() + 20
+    repeat
+      m:poll(50)
+      n = n + select(2, t:drain(buf))
+    until t:result() or core.now() > deadline
+    n = n + select(2, t:drain(buf))
+    assert.are.equal("ok", (t:result()))
+    assert.are.equal(#parse_whole("anthropic_long"), n)
+  end)
+
+  -- Drive one transfer from a luv loop, draining after every action.
+  local function run_luv(opts)
     local uv = require("luv")
     local m = core.multi()
-    local driver
     local evs, buf = 0, {}
-    local t = m:start({ url = server.url("f=anthropic_pings,rate=200"), body = "{}", idle_timeout = 10 })
-    driver = require("llmstream.luv").new(m, uv, function()
+    local t = m:start(opts)
+    local driver = require("llmstream.luv").new(m, uv, function()
       local _, n = t:drain(buf)
       evs = evs + n
     end)
@@ -211,10 +232,22 @@ describe("transfers", function()
     check:start(function() if t:result() then uv.stop() end end)
     uv.run()
     guard:close(); check:close()
+    uv.run("nowait")
+    local handles = driver.handles
+    driver:close()
+    return t, evs, handles
+  end
+
+  it("can be driven by a luv loop through curl's sockets and timer", function()
+    local t, evs, handles = run_luv({ url = server.url("f=anthropic_pings,rate=200"), body = "{}", idle_timeout = 10 })
     assert.are.equal("ok", (t:result()))
     assert.are.equal(19, evs)
-    uv.run("nowait")
-    assert.are.equal(0, driver.handles) -- nothing left open once done
-    driver:close()
+    assert.are.equal(0, handles) -- nothing left open once done
+  end)
+
+  it("resume paused transfers on a luv loop once drained", function()
+    local t, evs = run_luv({ url = server.url("f=anthropic_long"), body = "{}", max_queue = 4096 })
+    assert.are.equal("ok", (t:result()))
+    assert.are.equal(#parse_whole("anthropic_long"), evs)
   end)
 end)

@@ -48,8 +48,10 @@ end
 function Driver:_action(fd, flags)
   if self.closed then return end
   if fd then self.multi:socket_action(fd, flags) else self.multi:timeout_action() end
-  self:sync()
   self.on_progress()
+  -- after the drain: it may have resumed a paused transfer (curl then asks
+  -- for a timeout of 0) or ended some (curl drops their sockets)
+  self:sync()
 end
 
 --- Apply the socket and timer changes curl asked for since the last call.
