@@ -17,6 +17,8 @@ if mode == "luv" then
   check:start(function() if req:done() then uv.stop() end end)
   uv.run()
   check:close()
+  llm.close_idle()
+  uv.run("nowait") -- let the closes finish before lua_close (luv crashes otherwise)
 else
   while llm.poll(100) > 0 do end
 end
