@@ -120,6 +120,9 @@ end
 
 function H.lines(buf) return api.nvim_buf_get_lines(buf, 0, -1, false) end
 
+--- A buffer argument: nil or 0 is the current buffer.
+function H.bufnr(buf) return (buf == nil or buf == 0) and api.nvim_get_current_buf() or buf end
+
 --- Append text (may hold newlines) at the end of the buffer.
 function H.append(buf, text)
   local n = api.nvim_buf_line_count(buf)
@@ -178,19 +181,14 @@ function H.render(S)
   for _, m in ipairs(S.chat.messages) do
     out[#out + 1] = m.role == "user" and "## You" or "## Assistant"
     out[#out + 1] = ""
-    local text = type(m.content) == "string" and m.content or H.blocks_text(m.content)
-    local fold -- rows of a thinking block: "> thinking" and the quoted lines under it
-    for _, l in ipairs(vim.split(text, "\n", { plain = true })) do
-      if l == "> thinking" and type(m.content) == "table" then
-        fold = { #out, #out }
-        folds[#folds + 1] = fold
-      elseif fold and l:sub(1, 2) == "> " then
-        fold[2] = #out
-      else
-        fold = nil
-      end
-      out[#out + 1] = l
+    local lines, fl
+    if type(m.content) == "string" then
+      lines, fl = vim.split(m.content, "\n", { plain = true }), {}
+    else
+      lines, fl = H.blocks_lines(m.content)
     end
+    for _, f in ipairs(fl) do folds[#folds + 1] = { #out + f[1], #out + f[2] } end
+    vim.list_extend(out, lines)
     out[#out + 1] = ""
   end
   out[#out + 1] = "## You"
@@ -219,17 +217,25 @@ function H.thinking_lines(b)
   return lines
 end
 
-function H.blocks_text(blocks)
-  local parts = {}
+--- Content blocks as buffer lines, a blank line between blocks, and the
+--- rows (0-based, first..last) of each thinking block, to fold.
+function H.blocks_lines(blocks)
+  local lines, folds = {}, {}
   for _, b in ipairs(blocks) do
-    if b.type == "text" then parts[#parts + 1] = b.text
-    elseif b.type == "thinking" and (b.thinking or "") ~= "" then
-      parts[#parts + 1] = table.concat(H.thinking_lines(b), "\n")
+    local part
+    if b.type == "text" then part = vim.split(b.text, "\n", { plain = true })
+    elseif b.type == "thinking" and (b.thinking or "") ~= "" then part = H.thinking_lines(b)
     elseif b.type == "tool_use" then
-      parts[#parts + 1] = ("```json\n%s\n```"):format(require("cjson").encode({ tool = b.name, input = b.input }))
+      local json = require("cjson").encode({ tool = b.name, input = b.input })
+      part = { "```json", json, "```" }
+    end
+    if part then
+      if #lines > 0 then lines[#lines + 1] = "" end
+      if b.type == "thinking" then folds[#folds + 1] = { #lines, #lines + #part - 1 } end
+      vim.list_extend(lines, part)
     end
   end
-  return table.concat(parts, "\n\n")
+  return lines, folds
 end
 
 --- Open (or focus) a chat buffer. opts.new: always a new one; opts.lines:
@@ -325,7 +331,7 @@ end
 
 --- Send the text under the last "## You" header.
 function M.send(buf)
-  buf = (buf == nil or buf == 0) and api.nvim_get_current_buf() or buf
+  buf = H.bufnr(buf)
   local S = H.chats[buf]
   if not S then return notify("not a chat buffer (open one with :LLMChat)", vim.log.levels.WARN) end
   if S.req and not S.req:done() then return notify("a reply is still streaming (:LLMCancel)", vim.log.levels.WARN) end
@@ -338,7 +344,7 @@ end
 
 --- Resend the last message that failed or was cancelled.
 function M.retry(buf)
-  buf = (buf == nil or buf == 0) and api.nvim_get_current_buf() or buf
+  buf = H.bufnr(buf)
   local S = H.chats[buf]
   if not S or not S.chat.failed_text then return notify("nothing to retry", vim.log.levels.WARN) end
   -- drop the empty "## You" section left after the failure
@@ -385,7 +391,7 @@ function H.finish(S, reply, err)
   local usage = require("llmstream.usage")
   if not err then
     for _, b in ipairs(reply.content or {}) do
-      if b.type == "tool_use" then H.insert_at_mark(S, "\n\n" .. H.blocks_text({ b })) end
+      if b.type == "tool_use" then H.insert_at_mark(S, "\n\n" .. table.concat(H.blocks_lines({ b }), "\n")) end
     end
     H.render_thinking(S, reply)
     H.status(S, { { usage.format(reply.usage), "Comment" } })
@@ -422,14 +428,14 @@ end
 
 --- Cancel the reply streaming in this buffer.
 function M.cancel(buf)
-  buf = (buf == nil or buf == 0) and api.nvim_get_current_buf() or buf
+  buf = H.bufnr(buf)
   local S = H.chats[buf]
   if S and S.req and S.req:cancel() then return true end
   return false
 end
 
 function M.save(file, buf)
-  local S = H.chats[(buf == nil or buf == 0) and api.nvim_get_current_buf() or buf]
+  local S = H.chats[H.bufnr(buf)]
   if not S then return notify("not a chat buffer", vim.log.levels.WARN) end
   local ok, err = S.chat:save(vim.fn.expand(file))
   notify(ok and ("saved to " .. file) or err, ok and vim.log.levels.INFO or vim.log.levels.ERROR)
@@ -451,7 +457,7 @@ function M.load(file)
 end
 
 --- The chat state of a buffer (for scripts and specs).
-function M.state(buf) return H.chats[(buf == nil or buf == 0) and api.nvim_get_current_buf() or buf] end
+function M.state(buf) return H.chats[H.bufnr(buf)] end
 
 --- :LLMChat [new] with an optional range.
 function M.command(opts)
